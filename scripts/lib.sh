@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: GPL-2.0
+# Common settings and helpers for the scripts in this directory.  Source it;
+# do not run it.
+#
+# Environment (all optional):
+#   KVMQ_WORK   where trees, builds, caches and logs live
+#               (default: ${XDG_CACHE_HOME:-$HOME/.cache}/kvm-pfnwalk)
+#   KVMQ_TREE   the kernel git tree to work in (default: $KVMQ_WORK/linux)
+#   KVMQ_BASE   the base ref in that tree (default: v6.12.117)
+#   KVMQ_JOBS   make -j value (default: nproc + 1)
+
+KVMQ_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KVMQ_TREE_GIVEN=${KVMQ_TREE:+yes}
+KVMQ_WORK=${KVMQ_WORK:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-pfnwalk}
+KVMQ_TREE=${KVMQ_TREE:-$KVMQ_WORK/linux}
+KVMQ_BASE=${KVMQ_BASE:-v6.12.117}
+KVMQ_JOBS=${KVMQ_JOBS:-$(( $(nproc) + 1 ))}
+KVMQ_BASE_VERSION=6.12.117
+export KVMQ_WORK KVMQ_TREE KVMQ_BASE KVMQ_JOBS
+
+PROG=${PROG:-$(basename "$0")}
+
+die()
+{
+	printf '%s: error: %s\n' "$PROG" "$*" >&2
+	exit 1
+}
+
+info()
+{
+	printf '%s: %s\n' "$PROG" "$*" >&2
+}
+
+need_cmd()
+{
+	local cmd=$1 pkg=$2
+
+	command -v "$cmd" >/dev/null 2>&1 ||
+		die "'$cmd' not found; install the Debian package '$pkg' (or run ci/install-deps)"
+}
+
+# The kernel architecture name used by Kbuild and the manifests.
+check_arch()
+{
+	case $1 in
+	x86_64|arm64) ;;
+	*) die "unknown architecture '$1' (expected x86_64 or arm64)" ;;
+	esac
+}
+
+# Makefile version of a tree at a ref: "6.12.117".
+tree_version()
+{
+	git -C "$1" show "$2:Makefile" 2>/dev/null |
+		awk -F' *= *' '/^VERSION/ {v=$2} /^PATCHLEVEL/ {p=$2}
+			       /^SUBLEVEL/ {s=$2} /^EXTRAVERSION/ {exit}
+			       END {if (v != "") printf "%s.%s.%s\n", v, p, s}'
+}
+
+# Fail unless KVMQ_TREE is a git tree whose KVMQ_BASE is Linux 6.12.117.
+check_tree()
+{
+	local ver
+
+	git -C "$KVMQ_TREE" rev-parse --git-dir >/dev/null 2>&1 ||
+		die "no kernel git tree at $KVMQ_TREE; run scripts/base-tree first (or set KVMQ_TREE)"
+	git -C "$KVMQ_TREE" rev-parse -q --verify "$KVMQ_BASE^{commit}" >/dev/null ||
+		if [ -n "$KVMQ_TREE_GIVEN" ]; then
+			die "$KVMQ_TREE has no '$KVMQ_BASE'; fetch that tag into it, or set KVMQ_BASE to a ref of Linux $KVMQ_BASE_VERSION"
+		else
+			die "$KVMQ_TREE has no '$KVMQ_BASE'; remove it and run scripts/base-tree"
+		fi
+	ver=$(tree_version "$KVMQ_TREE" "$KVMQ_BASE")
+	[ "$ver" = "$KVMQ_BASE_VERSION" ] ||
+		die "$KVMQ_BASE in $KVMQ_TREE is Linux '${ver:-unknown}', not $KVMQ_BASE_VERSION"
+}
+
+# Patch file names from the series file, in order, without comments.
+series_patches()
+{
+	sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^[[:space:]]*$/d' \
+		"$KVMQ_TOP/series"
+}
+
+# Where an architecture's kernel is built ("-debug" flavour for the overlay)
+# and where its selftests, modules and initramfs go.
+build_dir()
+{
+	echo "$KVMQ_WORK/build/$1${2:+-$2}"
+}
+
+# Kbuild's ARCH and CROSS_COMPILE for an architecture.
+kbuild_arch()
+{
+	case $1 in
+	x86_64) echo "ARCH=x86_64" ;;
+	arm64)  echo "ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-" ;;
+	esac
+}
+
+kernel_image()
+{
+	case $1 in
+	x86_64) echo arch/x86/boot/bzImage ;;
+	arm64)  echo arch/arm64/boot/Image ;;
+	esac
+}
