@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # Common settings and helpers for the scripts in this directory.  Source it;
 # do not run it.
 #
@@ -104,4 +105,48 @@ kernel_image()
 	x86_64) echo arch/x86/boot/bzImage ;;
 	arm64)  echo arch/arm64/boot/Image ;;
 	esac
+}
+
+# The cover letter's subject, without the [PATCH n/N] prefix.
+cover_subject()
+{
+	awk '/^Subject: / { s = $0; sub(/^Subject: \[[^]]*\] */, "", s); getline;
+			    while (/^[ \t]/) { s = s $0; getline } print s; exit }' "$1"
+}
+
+# The cover letter's text: after the headers, up to the shortlog
+# ("Name (N):") or base-commit, without trailing blank lines.
+cover_blurb()
+{
+	awk 'body && /^[^ \t].* \([0-9]+\):$/ { exit }
+	     body && /^base-commit: / { exit }
+	     body { print }
+	     !body && /^$/ { body = 1 }' "$1" |
+		sed -e ':a' -e '/^\n*$/{$d;N;ba' -e '}'
+}
+
+# For the gates: parse "[-a ARCH]... [BRANCH]" into the arrays/variables
+# archs (default: x86_64 arm64) and branch (default: kvmq), then check
+# that the tree has BRANCH and no uncommitted changes.
+parse_gate_args()
+{
+	archs=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		-a) [ $# -ge 2 ] || usage; check_arch "$2"; archs+=("$2"); shift ;;
+		-h|--help) usage 0 ;;
+		-*) usage ;;
+		*) break ;;
+		esac
+		shift
+	done
+	[ $# -le 1 ] || usage
+	branch=${1:-kvmq}
+	[ ${#archs[@]} -gt 0 ] || archs=(x86_64 arm64)
+
+	check_tree
+	git -C "$KVMQ_TREE" rev-parse -q --verify "$branch^{commit}" >/dev/null ||
+		die "no branch '$branch' in $KVMQ_TREE; run scripts/apply first"
+	[ -z "$(git -C "$KVMQ_TREE" status --porcelain --untracked-files=no)" ] ||
+		die "$KVMQ_TREE has uncommitted changes; commit or stash them first"
 }
