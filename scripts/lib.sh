@@ -11,13 +11,15 @@
 #   KVMQ_JOBS   make -j value (default: nproc + 1)
 
 KVMQ_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-KVMQ_TREE_GIVEN=${KVMQ_TREE:+yes}
+# Whether the user named the tree (decided once, by the first script that
+# sources this, and inherited by the scripts it runs).
+KVMQ_TREE_GIVEN=${KVMQ_TREE_GIVEN-${KVMQ_TREE:+yes}}
 KVMQ_WORK=${KVMQ_WORK:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-pfnwalk}
 KVMQ_TREE=${KVMQ_TREE:-$KVMQ_WORK/linux}
 KVMQ_BASE=${KVMQ_BASE:-v6.12.117}
 KVMQ_JOBS=${KVMQ_JOBS:-$(( $(nproc) + 1 ))}
 KVMQ_BASE_VERSION=6.12.117
-export KVMQ_WORK KVMQ_TREE KVMQ_BASE KVMQ_JOBS
+export KVMQ_WORK KVMQ_TREE KVMQ_TREE_GIVEN KVMQ_BASE KVMQ_JOBS
 
 PROG=${PROG:-$(basename "$0")}
 
