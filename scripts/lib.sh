@@ -16,6 +16,8 @@ KVMQ_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KVMQ_TREE_GIVEN=${KVMQ_TREE_GIVEN-${KVMQ_TREE:+yes}}
 KVMQ_WORK=${KVMQ_WORK:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-pfnwalk}
 KVMQ_TREE=${KVMQ_TREE:-$KVMQ_WORK/linux}
+case $KVMQ_TREE in /*) ;; *) KVMQ_TREE=$PWD/$KVMQ_TREE ;; esac
+case $KVMQ_WORK in /*) ;; *) KVMQ_WORK=$PWD/$KVMQ_WORK ;; esac
 KVMQ_BASE=${KVMQ_BASE:-v6.12.117}
 KVMQ_JOBS=${KVMQ_JOBS:-$(( $(nproc) + 1 ))}
 KVMQ_BASE_VERSION=6.12.117
@@ -65,8 +67,11 @@ check_tree()
 {
 	local ver
 
-	git -C "$KVMQ_TREE" rev-parse --git-dir >/dev/null 2>&1 ||
+	if ! git -C "$KVMQ_TREE" rev-parse --git-dir >/dev/null 2>&1; then
+		[ -z "$KVMQ_TREE_GIVEN" ] ||
+			die "KVMQ_TREE=$KVMQ_TREE is not a git tree; point it at a kernel tree with $KVMQ_BASE, or unset it to have scripts/base-tree make one"
 		die "no kernel git tree at $KVMQ_TREE; run scripts/base-tree first (or set KVMQ_TREE)"
+	fi
 	git -C "$KVMQ_TREE" rev-parse -q --verify "$KVMQ_BASE^{commit}" >/dev/null ||
 		if [ -n "$KVMQ_TREE_GIVEN" ]; then
 			die "$KVMQ_TREE has no '$KVMQ_BASE'; fetch that tag into it, or set KVMQ_BASE to a ref of Linux $KVMQ_BASE_VERSION"
@@ -76,6 +81,20 @@ check_tree()
 	ver=$(tree_version "$KVMQ_TREE" "$KVMQ_BASE")
 	[ "$ver" = "$KVMQ_BASE_VERSION" ] ||
 		die "$KVMQ_BASE in $KVMQ_TREE is Linux '${ver:-unknown}', not $KVMQ_BASE_VERSION"
+}
+
+# Fail unless KVMQ_TREE has no uncommitted changes and no git am or rebase
+# in progress: the scripts check out other commits in it.
+check_tree_clean()
+{
+	local d
+
+	for d in rebase-apply rebase-merge; do
+		[ ! -d "$(git -C "$KVMQ_TREE" rev-parse --path-format=absolute --git-path "$d")" ] ||
+			die "$KVMQ_TREE is in the middle of 'git am' or a rebase; finish or abort it first"
+	done
+	[ -z "$(git -C "$KVMQ_TREE" status --porcelain --untracked-files=no)" ] ||
+		die "$KVMQ_TREE has uncommitted changes; commit or stash them first"
 }
 
 # Patch file names from the series file, in order, without comments.
@@ -149,6 +168,5 @@ parse_gate_args()
 	check_tree
 	git -C "$KVMQ_TREE" rev-parse -q --verify "$branch^{commit}" >/dev/null ||
 		die "no branch '$branch' in $KVMQ_TREE; run scripts/apply first"
-	[ -z "$(git -C "$KVMQ_TREE" status --porcelain --untracked-files=no)" ] ||
-		die "$KVMQ_TREE has uncommitted changes; commit or stash them first"
+	check_tree_clean
 }
