@@ -120,6 +120,29 @@ kbuild_arch()
 	esac
 }
 
+# Environment for every kernel build: the shared ccache, and a fixed build
+# identity (better ccache hits, reproducible images).
+kbuild_env()
+{
+	export CCACHE_DIR=${CCACHE_DIR:-$KVMQ_WORK/ccache}
+	export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+	export KBUILD_BUILD_USER=kvmq KBUILD_BUILD_HOST=qemu
+	export KBUILD_BUILD_TIMESTAMP="Thu Jan  1 00:00:00 UTC 2026"
+}
+
+# kbuild OUT ARCH MAKE-ARGS...: make in KVMQ_TREE for ARCH, output in OUT,
+# compilers through ccache.
+kbuild()
+{
+	local out=$1 arch=$2 cross=''
+
+	shift 2
+	[ "$arch" != arm64 ] || cross=aarch64-linux-gnu-
+	# shellcheck disable=SC2046 # kbuild_arch gives several words
+	make -C "$KVMQ_TREE" O="$out" -j"$KVMQ_JOBS" $(kbuild_arch "$arch") \
+		CC="ccache ${cross}gcc" HOSTCC="ccache gcc" "$@"
+}
+
 kernel_image()
 {
 	case $1 in
