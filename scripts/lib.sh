@@ -83,6 +83,15 @@ check_tree()
 		die "$KVMQ_BASE in $KVMQ_TREE is Linux '${ver:-unknown}', not $KVMQ_BASE_VERSION"
 }
 
+# merged_maintainers TREE: TREE's MAINTAINERS with MAINTAINERS.snippet's
+# entries (not its comments) appended: what get_maintainer.pl sees once the
+# series lands.
+merged_maintainers()
+{
+	cat "$1/MAINTAINERS"
+	grep -v '^#' "$KVMQ_TOP/MAINTAINERS.snippet" || true
+}
+
 # Fail unless KVMQ_TREE has no uncommitted changes and no git am or rebase
 # in progress: the scripts check out other commits in it.
 check_tree_clean()
