@@ -113,6 +113,15 @@ series_patches()
 		"$KVMQ_TOP/series"
 }
 
+# set_flavour FLAVOUR: for --debug, --trace and --base, which pick one
+# kernel build each: sets $flavour, dies if another one was given.
+set_flavour()
+{
+	[ -z "${flavour-}" ] || [ "$flavour" = "$1" ] ||
+		die "--$flavour and --$1 exclude each other"
+	flavour=$1
+}
+
 # Where an architecture's kernel is built ("-debug" flavour for the overlay)
 # and where its selftests, modules and initramfs go.
 build_dir()
