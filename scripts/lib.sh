@@ -113,17 +113,25 @@ series_patches()
 		"$KVMQ_TOP/series"
 }
 
-# set_flavour FLAVOUR: for --debug, --trace and --base, which pick one
-# kernel build each: sets $flavour, dies if another one was given.
+# set_flavour FLAVOUR: for --debug and --trace, which pick a config overlay
+# each (and exclude each other), and --base, the unpatched base, which goes
+# with either: sets $flavour or $base, and $variant, the name of the build
+# ("", base, debug, trace, base-debug or base-trace).
 set_flavour()
 {
-	[ -z "${flavour-}" ] || [ "$flavour" = "$1" ] ||
-		die "--$flavour and --$1 exclude each other"
-	flavour=$1
+	if [ "$1" = base ]; then
+		base=1
+	else
+		[ -z "${flavour-}" ] || [ "$flavour" = "$1" ] ||
+			die "--$flavour and --$1 exclude each other"
+		flavour=$1
+	fi
+	# shellcheck disable=SC2034 # for the scripts that source this
+	variant=${base:+base}${base:+${flavour:+-}}${flavour-}
 }
 
-# Where an architecture's kernel is built ("-debug" flavour for the overlay)
-# and where its selftests, modules and initramfs go.
+# Where an architecture's kernel is built (build_dir ARCH VARIANT) and where
+# its selftests, modules and initramfs go.
 build_dir()
 {
 	echo "$KVMQ_WORK/build/$1${2:+-$2}"
