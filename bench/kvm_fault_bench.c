@@ -186,16 +186,15 @@ static struct kvm_vm *bench_vm_create(int nr_vcpus, struct kvm_vcpu **vcpus,
 				      uint64_t *gpa)
 {
 	/*
-	 * Guest page tables for 4K mappings of the region, and slack: the
-	 * library allocates them above KVM_GUEST_PAGE_TABLE_MIN_PADDR only,
-	 * the code and data it loads below.
+	 * The library sizes memslot 0's page-table area for this many guest
+	 * pages mapped elsewhere: the region, at 4K at worst (arm64 maps the
+	 * guest side with 4K pages).
 	 */
-	uint64_t pt_pages = region_size / TOUCH_STRIDE / 512 +
-			    KVM_GUEST_PAGE_TABLE_MIN_PADDR / TOUCH_STRIDE + 64;
+	uint64_t extra_pages = region_size / TOUCH_STRIDE;
 	struct kvm_vm *vm;
 	int i;
 
-	vm = __vm_create_with_vcpus(VM_SHAPE_DEFAULT, nr_vcpus, pt_pages,
+	vm = __vm_create_with_vcpus(VM_SHAPE_DEFAULT, nr_vcpus, extra_pages,
 				    guest_code, vcpus);
 	*gpa = bench_gpa(vm);
 #ifdef __x86_64__
@@ -232,34 +231,13 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-static uint64_t vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
-{
-	struct kvm_stats_header header;
-	struct kvm_stats_desc *descs, *desc = NULL;
-	int fd = vcpu_get_stats_fd(vcpu), i;
-	uint64_t val = 0;
-
-	read_stats_header(fd, &header);
-	descs = read_stats_descriptors(fd, &header);
-	for (i = 0; i < header.num_desc; i++) {
-		desc = get_stats_descriptor(descs, i, &header);
-		if (!strcmp(desc->name, name))
-			break;
-	}
-	TEST_ASSERT(i < header.num_desc, "KVM has no vCPU stat '%s'", name);
-	read_stat_data(fd, &header, desc, &val, 1);
-	free(descs);
-	close(fd);
-	return val;
-}
-
 /* The faults a pass took, by the vCPU stats; see the top of the file. */
 static uint64_t vcpu_faults(struct kvm_vcpu *vcpu)
 {
 #ifdef __x86_64__
-	return vcpu_stat(vcpu, "pf_taken");
+	return vcpu_get_stat(vcpu, "pf_taken");
 #else
-	return vcpu_stat(vcpu, "exits");
+	return vcpu_get_stat(vcpu, "exits");
 #endif
 }
 
