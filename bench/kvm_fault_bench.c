@@ -350,6 +350,13 @@ static void trace_count(struct trace_counts *c, const char *line)
 		/* A failed try-get (ret=0) took nothing. */
 		if (strstr(line, " page_ref_mod_unless: ") && !field(line, " ret="))
 			return;
+		/*
+		 * Pages without a mapping are the kernel's, not the guest
+		 * memory's: page tables, among them arm64's stage-2 tables,
+		 * whose reference count counts their live entries.
+		 */
+		if (strstr(line, " mapping=(null) ") || strstr(line, " mapping=0000000000000000 "))
+			return;
 		val = field(line, " val=");
 		c->gets += val > 0;
 		c->puts += val < 0;
