@@ -54,7 +54,8 @@
  *
  * -T: on a kernel with the function tracer and CONFIG_DEBUG_PAGE_REF, also
  * count, for each measured pass and zap, the host page-table walks and the
- * page reference gets and puts this process did (tracefs, this pid only).
+ * page reference gets and puts this process did (tracefs, this pid only) on
+ * the region's pages (those it maps before or after, by pagemap).
  *
  * Every result is a line "KVMQ-BENCH WORKLOAD BACKING VALUE UNIT [k=v]...",
  * every count a line "KVMQ-COUNT WORKLOAD BACKING faults=N FUNC=N ...".
@@ -101,6 +102,16 @@ static enum vm_mem_backing_src_type src = VM_MEM_SRC_ANONYMOUS;
 static uint64_t region_size = 64ul << 20;
 static int rounds = 3;
 static bool trace_counts;
+
+/*
+ * The pfns of the measured region, before and after a traced pass or zap:
+ * only references on them are counted, not those on page tables (arm64's
+ * stage-2 tables count their live entries in their page's reference count)
+ * or on pages the bench's own thread faults in on the host meanwhile.
+ */
+static void *traced_hva;
+static uint64_t *traced_pfns;
+static size_t nr_traced_pfns, max_traced_pfns;
 
 /* --- the guest region, backed by memory this program maps itself ---------- */
 
@@ -178,6 +189,8 @@ static uint64_t bench_gpa(struct kvm_vm *vm)
 
 static void slot_set(struct kvm_vm *vm, uint64_t gpa, struct region *r)
 {
+	if (r)
+		traced_hva = r->hva;
 	vm_set_user_memory_region(vm, BENCH_SLOT, 0, gpa, r ? region_size : 0,
 				  r ? r->hva : NULL);
 }
@@ -320,10 +333,42 @@ static void trace_setup(void)
 	tracefs_set(TRACEFS "trace", "");
 }
 
+/* Add the pfns the region maps now (/proc/self/pagemap; the bench is root). */
+static void traced_pfns_add(void)
+{
+	size_t nr = region_size / getpagesize(), i;
+	uint64_t *ents = malloc(nr * sizeof(*ents));
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	TEST_ASSERT(ents && fd >= 0, "cannot read /proc/self/pagemap: %s", strerror(errno));
+	TEST_ASSERT(pread(fd, ents, nr * sizeof(*ents),
+			  (uintptr_t)traced_hva / getpagesize() * sizeof(*ents)) ==
+		    (ssize_t)(nr * sizeof(*ents)), "short read of /proc/self/pagemap");
+	close(fd);
+	if (nr_traced_pfns + nr > max_traced_pfns) {
+		max_traced_pfns = nr_traced_pfns + nr;
+		traced_pfns = realloc(traced_pfns, max_traced_pfns * sizeof(*traced_pfns));
+		TEST_ASSERT(traced_pfns, "out of memory");
+	}
+	for (i = 0; i < nr; i++)
+		if (ents[i] >> 63)
+			traced_pfns[nr_traced_pfns++] = ents[i] & ((1ull << 55) - 1);
+	free(ents);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void trace_begin(void)
 {
 	if (!trace_counts)
 		return;
+	nr_traced_pfns = 0;
+	traced_pfns_add();
 	tracefs_set(TRACEFS "trace", "");
 	tracefs_set(TRACEFS "tracing_on", "1");
 }
@@ -339,6 +384,7 @@ static long field(const char *line, const char *key)
 /* Count what the trace holds: page reference changes and traced calls. */
 static void trace_count(struct trace_counts *c, const char *line)
 {
+	uint64_t pfn;
 	char pat[96];
 	long val;
 	size_t i;
@@ -350,12 +396,8 @@ static void trace_count(struct trace_counts *c, const char *line)
 		/* A failed try-get (ret=0) took nothing. */
 		if (strstr(line, " page_ref_mod_unless: ") && !field(line, " ret="))
 			return;
-		/*
-		 * Pages without a mapping are the kernel's, not the guest
-		 * memory's: page tables, among them arm64's stage-2 tables,
-		 * whose reference count counts their live entries.
-		 */
-		if (strstr(line, " mapping=(null) ") || strstr(line, " mapping=0000000000000000 "))
+		pfn = field(line, " pfn=");
+		if (!bsearch(&pfn, traced_pfns, nr_traced_pfns, sizeof(pfn), cmp_u64))
 			return;
 		val = field(line, " val=");
 		c->gets += val > 0;
@@ -379,6 +421,8 @@ static void trace_end(struct trace_counts *c)
 	if (!trace_counts)
 		return;
 	tracefs_set(TRACEFS "tracing_on", "0");
+	traced_pfns_add();
+	qsort(traced_pfns, nr_traced_pfns, sizeof(*traced_pfns), cmp_u64);
 
 	f = fopen(TRACEFS "trace", "r");
 	TEST_ASSERT(f, "cannot read " TRACEFS "trace: %s", strerror(errno));
