@@ -169,6 +169,21 @@ kbuild()
 		CC="ccache ${cross}gcc" HOSTCC="ccache gcc" "$@"
 }
 
+# kvm_selftests_make ARCH OUT MAKE-ARGS...: make in the KVM selftests of
+# KVMQ_TREE for ARCH, against the headers of the kernel built in OUT, into
+# OUT/selftests, statically linked: scripts/build's selftests, and
+# scripts/bench's program (bench/bench.mk) with the same flags and library.
+kvm_selftests_make()
+{
+	local arch=$1 out=$2
+
+	shift 2
+	# shellcheck disable=SC2046 # kbuild_arch gives several words
+	make -C "$KVMQ_TREE/tools/testing/selftests/kvm" -j"$KVMQ_JOBS" \
+		$(kbuild_arch "$arch") OUTPUT="$out/selftests" \
+		KHDR_INCLUDES="-isystem $out/usr/include" USERLDFLAGS=-static "$@"
+}
+
 kernel_image()
 {
 	case $1 in
