@@ -113,7 +113,7 @@ series_patches()
 		"$KVMQ_TOP/series"
 }
 
-# set_flavour FLAVOUR: for --debug and --trace, which pick a config overlay
+# set_flavour FLAVOUR: for --debug, --kcsan and --trace, which pick a config overlay
 # each (and exclude each other), and --base, the unpatched base, which goes
 # with either: sets $flavour or $base, and $variant, the name of the build
 # ("", base, debug, trace, base-debug or base-trace).
@@ -131,11 +131,19 @@ set_flavour()
 }
 
 # Where an architecture's kernel is built (build_dir ARCH VARIANT) and where
-# its selftests, modules and initramfs go.
+# its selftests, modules and initramfs go.  The base's builds sit as far from
+# base_src as the series' builds sit from $KVMQ_WORK/linux, so that with
+# CCACHE_BASEDIR (kbuild_env) both compile with the same relative paths and
+# share ccache's results: the base then builds from the cache of the per-patch
+# gate's first build.
 build_dir()
 {
-	echo "$KVMQ_WORK/build/$1${2:+-$2}"
+	case ${2-} in
+	base|base-*) echo "$KVMQ_WORK/base/build/$1${2#base}" ;;
+	*) echo "$KVMQ_WORK/build/$1${2:+-$2}" ;;
+	esac
 }
+base_src() { echo "$KVMQ_WORK/base/linux"; }
 
 # Kbuild's ARCH and CROSS_COMPILE for an architecture.
 kbuild_arch()
@@ -152,6 +160,9 @@ kbuild_env()
 {
 	export CCACHE_DIR=${CCACHE_DIR:-$KVMQ_WORK/ccache}
 	export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+	# Paths below KVMQ_WORK reach the compiler relative to the build
+	# directory (diagnostics print them so, e.g. ../../linux/mm/gup.c).
+	export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$KVMQ_WORK}
 	export KBUILD_BUILD_USER=kvmq KBUILD_BUILD_HOST=qemu
 	export KBUILD_BUILD_TIMESTAMP="Thu Jan  1 00:00:00 UTC 2026"
 }
@@ -182,6 +193,34 @@ kvm_selftests_make()
 	make -C "$KVMQ_TREE/tools/testing/selftests/kvm" -j"$KVMQ_JOBS" \
 		$(kbuild_arch "$arch") OUTPUT="$out/selftests" \
 		KHDR_INCLUDES="-isystem $out/usr/include" USERLDFLAGS=-static "$@"
+}
+
+# build_failed LOG WHAT: keep a copy of a failed step's LOG where no later
+# build overwrites it ($KVMQ_WORK/logs/failed/), print the lines that say
+# why (compiler and linker errors, modpost's ERROR:, make's own, a full
+# disk) or else the log's last lines, then die naming both logs.
+build_failed()
+{
+	local log=$1 what=$2 kept
+
+	kept=$KVMQ_WORK/logs/failed/$(date +%Y%m%d-%H%M%S)-$$-${log##*/}
+	mkdir -p "${kept%/*}" && cp "$log" "$kept" || kept=$log
+	{
+		echo "---- from $log:"
+		grep -E -m 20 'error:|ERROR:|Error [0-9]+|undefined reference|[Nn]o space left|Killed|fatal:' "$log" ||
+			tail -n 20 "$log"
+		echo "----"
+	} | cut -c1-300 >&2
+	die "$what; full log: $kept"
+}
+
+# summary_counts FILE: "PASSED FAILED SKIPPED" from FILE's last "N passed,
+# N failed[, N skipped]" line (the closing line of run-qemu, ci/run and
+# run-debug); nothing if it has none.
+summary_counts()
+{
+	sed -n -E 's/^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?$/\1 \2 \4/p' "$1" |
+		tail -n 1 | awk '{ print $1, $2, ($3 == "" ? 0 : $3) }'
 }
 
 kernel_image()
