@@ -214,6 +214,13 @@ build_failed()
 	die "$what; full log: $kept"
 }
 
+# Kernel log lines that fail the test they appear in (guest-init reads the
+# pattern from the initramfs, run-qemu quotes and allow-lists such lines):
+# WARN, BUG (KCSAN's included), oopses, KASAN, UBSAN, lockdep, RCU stalls,
+# hung tasks, atomic sleeps, panics.
+# shellcheck disable=SC2034 # for run-qemu
+KVMQ_SPLAT_RE='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|possible recursive locking|possible circular locking|suspicious RCU usage|sleeping function called|detected stall|blocked for more than|Kernel panic'
+
 # summary_counts FILE: "PASSED FAILED SKIPPED" from FILE's last "N passed,
 # N failed[, N skipped]" line (the closing line of run-qemu, ci/run and
 # run-debug); nothing if it has none.
