@@ -146,6 +146,15 @@ build_dir()
 base_src() { echo "$KVMQ_WORK/base/linux"; }
 
 # Kbuild's ARCH and CROSS_COMPILE for an architecture.
+# The arch/ directory of ARCH's kernel sources (kbuild's SRCARCH).
+src_arch()
+{
+	case $1 in
+	x86_64) echo x86 ;;
+	arm64)  echo arm64 ;;
+	esac
+}
+
 kbuild_arch()
 {
 	case $1 in
