@@ -23,6 +23,12 @@ KVMQ_JOBS=${KVMQ_JOBS:-$(( $(nproc) + 1 ))}
 KVMQ_BASE_VERSION=6.12.117
 export KVMQ_WORK KVMQ_TREE KVMQ_TREE_GIVEN KVMQ_BASE KVMQ_JOBS
 
+# git in the kernel tree.
+kgit()
+{
+	command git -C "$KVMQ_TREE" "$@"
+}
+
 PROG=${PROG:-$(basename "$0")}
 
 die()
@@ -67,12 +73,12 @@ check_tree()
 {
 	local ver
 
-	if ! git -C "$KVMQ_TREE" rev-parse --git-dir >/dev/null 2>&1; then
+	if ! kgit rev-parse --git-dir >/dev/null 2>&1; then
 		[ -z "$KVMQ_TREE_GIVEN" ] ||
 			die "KVMQ_TREE=$KVMQ_TREE is not a git tree; point it at a kernel tree with $KVMQ_BASE, or unset it to have scripts/base-tree make one"
 		die "no kernel git tree at $KVMQ_TREE; run scripts/base-tree first (or set KVMQ_TREE)"
 	fi
-	git -C "$KVMQ_TREE" rev-parse -q --verify "$KVMQ_BASE^{commit}" >/dev/null ||
+	kgit rev-parse -q --verify "$KVMQ_BASE^{commit}" >/dev/null ||
 		if [ -n "$KVMQ_TREE_GIVEN" ]; then
 			die "$KVMQ_TREE has no '$KVMQ_BASE'; fetch that tag into it, or set KVMQ_BASE to a ref of Linux $KVMQ_BASE_VERSION"
 		else
@@ -99,10 +105,10 @@ check_tree_clean()
 	local d
 
 	for d in rebase-apply rebase-merge; do
-		[ ! -d "$(git -C "$KVMQ_TREE" rev-parse --path-format=absolute --git-path "$d")" ] ||
+		[ ! -d "$(kgit rev-parse --path-format=absolute --git-path "$d")" ] ||
 			die "$KVMQ_TREE is in the middle of 'git am' or a rebase; finish or abort it first"
 	done
-	[ -z "$(git -C "$KVMQ_TREE" status --porcelain --untracked-files=no)" ] ||
+	[ -z "$(kgit status --porcelain --untracked-files=no)" ] ||
 		die "$KVMQ_TREE has uncommitted changes; commit or stash them first"
 }
 
@@ -285,7 +291,7 @@ parse_gate_args()
 	[ ${#archs[@]} -gt 0 ] || archs=(x86_64 arm64)
 
 	check_tree
-	git -C "$KVMQ_TREE" rev-parse -q --verify "$branch^{commit}" >/dev/null ||
+	kgit rev-parse -q --verify "$branch^{commit}" >/dev/null ||
 		die "no branch '$branch' in $KVMQ_TREE; run scripts/apply first"
 	check_tree_clean
 }
