@@ -151,7 +151,6 @@ build_dir()
 }
 base_src() { echo "$KVMQ_WORK/base/linux"; }
 
-# Kbuild's ARCH and CROSS_COMPILE for an architecture.
 # The arch/ directory of ARCH's kernel sources (kbuild's SRCARCH).
 src_arch()
 {
@@ -161,12 +160,92 @@ src_arch()
 	esac
 }
 
-kbuild_arch()
+# Whether ARCH is the host's own architecture.
+native_arch()
 {
-	case $1 in
-	x86_64) echo "ARCH=x86_64" ;;
-	arm64)  echo "ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-" ;;
+	case $1:$(uname -m) in
+	x86_64:x86_64|arm64:aarch64) return 0 ;;
+	*) return 1 ;;
 	esac
+}
+
+# The compilers' prefix for ARCH: none for the host's own architecture;
+# for the other, CROSS_COMPILE if it is set, else Debian's cross compiler's.
+cross_prefix()
+{
+	native_arch "$1" && return
+	if [ -n "${CROSS_COMPILE-}" ]; then
+		echo "$CROSS_COMPILE"
+		return
+	fi
+	case $1 in
+	x86_64) echo x86_64-linux-gnu- ;;
+	arm64)  echo aarch64-linux-gnu- ;;
+	esac
+}
+
+# The clang that kbuild's LLVM (LLVM=1, LLVM=/PREFIX/ or LLVM=-SUFFIX) names.
+llvm_clang()
+{
+	case $LLVM in
+	*/) echo "${LLVM}clang" ;;
+	-*) echo "clang$LLVM" ;;
+	*)  echo clang ;;
+	esac
+}
+
+# The C compiler for ARCH: with LLVM, CC if it is set, else llvm_clang
+# (clang builds for every architecture); without, CC for the host's own
+# architecture if it is set, else gcc with cross_prefix.  (CC names one
+# compiler: it cannot build both architectures with gcc.)
+target_cc()
+{
+	if [ -n "${LLVM-}" ]; then
+		echo "${CC:-$(llvm_clang)}"
+	elif [ -n "${CC-}" ] && native_arch "$1"; then
+		echo "$CC"
+	else
+		echo "$(cross_prefix "$1")gcc"
+	fi
+}
+
+# check_compiler ARCH: fail, saying what to install or set, unless ARCH's
+# compiler (and, with LLVM, its linker) is there.
+check_compiler()
+{
+	local cc tool
+
+	cc=$(target_cc "$1")
+	cc=${cc#ccache }
+	cc=${cc%% *}
+	case $cc in
+	aarch64-linux-gnu-gcc) need_cmd "$cc" gcc-aarch64-linux-gnu ;;
+	x86_64-linux-gnu-gcc) need_cmd "$cc" gcc-x86-64-linux-gnu ;;
+	gcc) need_cmd gcc gcc ;;
+	*)
+		for tool in "$cc" ${LLVM:+"$(llvm_clang | sed 's/clang/ld.lld/')"}; do
+			command -v "$tool" >/dev/null 2>&1 ||
+				die "'$tool' not found (CC=${CC-} LLVM=${LLVM-} CROSS_COMPILE=${CROSS_COMPILE-}); install it or change those"
+		done ;;
+	esac
+}
+
+# kbuild_vars ARCH: set the array kvars to kbuild's variables for ARCH:
+# ARCH, CROSS_COMPILE (cross_prefix; always given, so that the
+# environment's cannot reach the host's own architecture's build), LLVM if
+# it is set, and CC and HOSTCC (target_cc; HOSTCC if it is set, else gcc
+# or, with LLVM, llvm_clang) through ccache.  The environment's CC would
+# not reach kbuild: its Makefile sets CC itself, and only the command line
+# overrides that.
+kbuild_vars()
+{
+	local host
+
+	host=${HOSTCC:-gcc}
+	[ -z "${LLVM-}" ] || host=${HOSTCC:-$(llvm_clang)}
+	kvars=("ARCH=$1" "CROSS_COMPILE=$(cross_prefix "$1")")
+	[ -z "${LLVM-}" ] || kvars+=("LLVM=$LLVM")
+	kvars+=("CC=ccache $(target_cc "$1")" "HOSTCC=ccache $host")
 }
 
 # Environment for every kernel build: the shared ccache, and a fixed build
@@ -186,13 +265,25 @@ kbuild_env()
 # compilers through ccache.
 kbuild()
 {
-	local out=$1 arch=$2 cross=''
+	local out=$1 arch=$2 kvars
 
 	shift 2
-	[ "$arch" != arm64 ] || cross=aarch64-linux-gnu-
-	# shellcheck disable=SC2046 # kbuild_arch gives several words
-	make -C "$KVMQ_TREE" O="$out" -j"$KVMQ_JOBS" $(kbuild_arch "$arch") \
-		CC="ccache ${cross}gcc" HOSTCC="ccache gcc" "$@"
+	kbuild_vars "$arch"
+	make -C "$KVMQ_TREE" O="$out" -j"$KVMQ_JOBS" "${kvars[@]}" "$@"
+}
+
+# selftests_make ARCH DIR MAKE-ARGS...: make in the selftests directory DIR
+# for ARCH, with ARCH, CROSS_COMPILE and LLVM as kbuild_vars gives them,
+# and CC only if it was set (the selftests' lib.mk gives clang its
+# --target itself); no ccache.
+selftests_make()
+{
+	local arch=$1 dir=$2 cc=''
+
+	shift 2
+	{ [ -n "${LLVM-}" ] || native_arch "$arch"; } && cc=${CC-}
+	make -C "$dir" -j"$KVMQ_JOBS" "ARCH=$arch" "CROSS_COMPILE=$(cross_prefix "$arch")" \
+		${LLVM:+"LLVM=$LLVM"} ${cc:+"CC=$cc"} "$@"
 }
 
 # kvm_selftests_make ARCH OUT MAKE-ARGS...: make in the KVM selftests of
@@ -204,10 +295,9 @@ kvm_selftests_make()
 	local arch=$1 out=$2
 
 	shift 2
-	# shellcheck disable=SC2046 # kbuild_arch gives several words
-	make -C "$KVMQ_TREE/tools/testing/selftests/kvm" -j"$KVMQ_JOBS" \
-		$(kbuild_arch "$arch") OUTPUT="$out/selftests" \
-		KHDR_INCLUDES="-isystem $out/usr/include" USERLDFLAGS=-static "$@"
+	selftests_make "$arch" "$KVMQ_TREE/tools/testing/selftests/kvm" \
+		OUTPUT="$out/selftests" KHDR_INCLUDES="-isystem $out/usr/include" \
+		USERLDFLAGS=-static "$@"
 }
 
 # build_failed LOG WHAT: keep a copy of a failed step's LOG where no later
