@@ -369,7 +369,8 @@ parse_gate_args()
 	archs=()
 	while [ $# -gt 0 ]; do
 		case $1 in
-		-a) [ $# -ge 2 ] || usage; check_arch "$2"; archs+=("$2"); shift ;;
+		-a) [ $# -ge 2 ] || usage; check_arch "$2"
+		    [[ " ${archs[*]} " == *" $2 "* ]] || archs+=("$2"); shift ;;
 		-h|--help) usage 0 ;;
 		-*) usage ;;
 		*) break ;;
