@@ -364,13 +364,23 @@ cover_blurb()
 # For the gates: parse "[-a ARCH]... [BRANCH]" into the arrays/variables
 # archs (default: x86_64 arm64) and branch (default: kvmq), then check
 # that the tree has BRANCH and no uncommitted changes.
+# add_arch ARCH: check ARCH and add it to the array archs, once.
+add_arch()
+{
+	check_arch "$1"
+	[[ " ${archs[*]} " == *" $1 "* ]] || archs+=("$1")
+}
+
+# replay FILE RC: a command run before, as its output and exit code.
+# shellcheck disable=SC2317 # called as a command
+replay() { cat "$1"; return "$2"; }
+
 parse_gate_args()
 {
 	archs=()
 	while [ $# -gt 0 ]; do
 		case $1 in
-		-a) [ $# -ge 2 ] || usage; check_arch "$2"
-		    [[ " ${archs[*]} " == *" $2 "* ]] || archs+=("$2"); shift ;;
+		-a) [ $# -ge 2 ] || usage; add_arch "$2"; shift ;;
 		-h|--help) usage 0 ;;
 		-*) usage ;;
 		*) break ;;
