@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
-# shellcheck disable=SC2154 # arch, manifest, tmo_scale: run-qemu's
+# shellcheck disable=SC2154 # arch, manifest, tmo_scale, kernel_kind: run-qemu's
 # run-qemu's manifest: parsing selftests/kvm/ARCH.manifest into the test
 # table, and choosing the tests to run.  Source it after lib.sh; do not
-# run it.  It reads $arch, $manifest and $tmo_scale (the debug kernels'
-# factor on the time limits) and fills:
+# run it.  It reads $arch, $manifest, $tmo_scale (the debug kernels'
+# factor on the time limits) and $kernel_kind (normal, debug or kcsan: the
+# kernel booted, for the entries that name the kinds they run on) and fills:
 #   groups             the parameter groups, in manifest order
 #   gparams[G]         group G's module parameters, gcpu[G] its CPU features
 #   t_expect[I] t_tmo[I] t_group[I] t_cmd[I] t_reason[I]
@@ -34,7 +35,7 @@ check_modparam()
 }
 
 # group NAME [PARAM=VALUE ...]
-# EXPECT TIMEOUT GROUP[,GROUP...]|all COMMAND... [# REASON]
+# [kernels=KIND[,KIND...]] EXPECT TIMEOUT GROUP[,GROUP...]|all COMMAND... [# REASON]
 declare -A gparams gcpu
 groups=()
 t_expect=() t_tmo=() t_group=() t_cmd=() t_reason=()
@@ -53,10 +54,29 @@ words()
 	echo "${w[*]}"
 }
 
+# The kinds of kernel an entry's kernels=KIND[,KIND...] may name: the normal
+# one (scripts/build, also --trace's) and the debug and KCSAN ones.
+kernel_kinds="normal debug kcsan"
+
+# on_kernels LIST WHERE: whether the kernel booted is one of LIST's kinds.
+on_kernels()
+{
+	local k kl found=''
+
+	[ -n "$1" ] || die "$2: 'kernels=' names no kind ($kernel_kinds)"
+	IFS=, read -r -a kl <<< "$1"
+	for k in "${kl[@]}"; do
+		[[ " $kernel_kinds " == *" $k "* ]] ||
+			die "$2: unknown kernel kind '$k' in kernels= ($kernel_kinds)"
+		[ "$k" != "$kernel_kind" ] || found=1
+	done
+	[ -n "$found" ]
+}
+
 # Two passes, so that "all" means every group, wherever it is defined.
 parse_manifest()
 {
-	local pass n line body reason kw a b c cmd g gl p where
+	local pass n line body reason kw a b c cmd g gl p where keep
 
 	for pass in groups tests; do
 	n=0
@@ -68,6 +88,17 @@ parse_manifest()
 		read -r kw a b c <<< "$body" || true
 		[ -n "$kw" ] || continue
 		where="${manifest#"$KVMQ_TOP"/}:$n"
+		keep=1
+		if [[ $kw == kernels=* ]]; then
+			# The entry is checked all the same, and left out of
+			# the table unless the kernel is one of the kinds.
+			on_kernels "${kw#kernels=}" "$where" || keep=''
+			read -r kw a b c <<< "${body#*kernels=* }" || true
+			case $kw in
+			pass|skip|xfail) ;;
+			*) die "$where: kernels= goes before pass, skip or xfail" ;;
+			esac
+		fi
 		case $pass:$kw in
 		tests:group) ;;
 		groups:pass|groups:skip|groups:xfail) ;;
@@ -103,7 +134,8 @@ parse_manifest()
 			for g in "${gl[@]}"; do
 				[ -n "${gparams[$g]+set}" ] ||
 					die "$where: unknown group '$g' (define it with 'group' first)"
-				add_test "$kw" "$((a * tmo_scale))" "$g" "$cmd" "$reason"
+				[ -z "$keep" ] ||
+					add_test "$kw" "$((a * tmo_scale))" "$g" "$cmd" "$reason"
 			done
 			;;
 		*) die "$where: unknown keyword '$kw' (group, pass, skip or xfail)" ;;
