@@ -361,9 +361,6 @@ cover_blurb()
 		sed -e ':a' -e '/^\n*$/{$d;N;ba' -e '}'
 }
 
-# For the gates: parse "[-a ARCH]... [BRANCH]" into the arrays/variables
-# archs (default: x86_64 arm64) and branch (default: kvmq), then check
-# that the tree has BRANCH and no uncommitted changes.
 # add_arch ARCH: check ARCH and add it to the array archs, once.
 add_arch()
 {
@@ -375,6 +372,9 @@ add_arch()
 # shellcheck disable=SC2317 # called as a command
 replay() { cat "$1"; return "$2"; }
 
+# For the gates: parse "[-a ARCH]... [BRANCH]" into the arrays/variables
+# archs (default: x86_64 arm64) and branch (default: kvmq), then check
+# that the tree has BRANCH and no uncommitted changes.
 parse_gate_args()
 {
 	archs=()
