@@ -137,7 +137,7 @@ set_flavour()
 }
 
 # Where an architecture's kernel is built (build_dir ARCH VARIANT) and where
-# its selftests, modules and initramfs go.  The base's builds sit as far from
+# its selftests and modules go.  The base's builds sit as far from
 # base_src as the series' builds sit from $KVMQ_WORK/linux, so that with
 # CCACHE_BASEDIR (kbuild_env) both compile with the same relative paths and
 # share ccache's results: the base then builds from the cache of the per-patch
