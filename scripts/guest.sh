@@ -107,6 +107,8 @@ guest_accel()
 		accel_why="the host is not x86_64"
 	elif [ -n "${icount-}" ]; then
 		accel_why="--icount's clock counts TCG's instructions"
+	elif [ -n "${tcg_single-}" ]; then
+		accel_why="--tcg-single is TCG's"
 	elif ! [ -c /dev/kvm ] || ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
 		accel_why="no /dev/kvm that this user can read and write"
 	elif ! grep -q -w svm /proc/cpuinfo; then
