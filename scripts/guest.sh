@@ -85,7 +85,7 @@ make_initramfs()
 # guest runs KVM itself, as kvm_amd: the manifests' parameters are
 # kvm_amd's), and with every CPU feature the selected groups add (cpu=;
 # -cpu host cannot add what the host lacks), and not with --icount (its
-# instruction clock is TCG's).  An arm64 guest needs EL2, which QEMU gives
+# instruction clock is TCG's) or --tcg-single.  An arm64 guest needs EL2, which QEMU gives
 # only under TCG.
 guest_accel()
 {
@@ -108,7 +108,7 @@ guest_accel()
 	elif [ -n "${icount-}" ]; then
 		accel_why="--icount's clock counts TCG's instructions"
 	elif [ -n "${tcg_single-}" ]; then
-		accel_why="--tcg-single is TCG's"
+		accel_why="--tcg-single asks for TCG"
 	elif ! [ -c /dev/kvm ] || ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
 		accel_why="no /dev/kvm that this user can read and write"
 	elif ! grep -q -w svm /proc/cpuinfo; then
