@@ -85,8 +85,8 @@ make_initramfs()
 # guest runs KVM itself, as kvm_amd: the manifests' parameters are
 # kvm_amd's), and with every CPU feature the selected groups add (cpu=;
 # -cpu host cannot add what the host lacks), and not with --icount (its
-# instruction clock is TCG's) or --tcg-single.  An arm64 guest needs EL2, which QEMU gives
-# only under TCG.
+# instruction clock is TCG's) or --tcg-single.  An arm64 guest needs EL2,
+# which QEMU gives only under TCG.
 guest_accel()
 {
 	local want=${KVMQ_ACCEL:-auto} i f feats=''
