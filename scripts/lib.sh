@@ -141,12 +141,13 @@ set_flavour()
 # base_src as the series' builds sit from $KVMQ_WORK/linux, so that with
 # CCACHE_BASEDIR (kbuild_env) both compile with the same relative paths and
 # share ccache's results: the base then builds from the cache of the per-patch
-# gate's first build.
+# gate's first build.  KVMQ_BUILD_SUFFIX (ci/test-gates: -gatetest) gives
+# a caller build directories of its own beside those, at the same depth.
 build_dir()
 {
 	case ${2-} in
 	base|base-*) echo "$KVMQ_WORK/base/build/$1${2#base}" ;;
-	*) echo "$KVMQ_WORK/build/$1${2:+-$2}" ;;
+	*) echo "$KVMQ_WORK/build/$1${2:+-$2}${KVMQ_BUILD_SUFFIX-}" ;;
 	esac
 }
 base_src() { echo "$KVMQ_WORK/base/linux"; }
@@ -239,13 +240,40 @@ check_compiler()
 # overrides that.
 kbuild_vars()
 {
-	local host
+	local host kcflags=${KCFLAGS-}
 
 	host=${HOSTCC:-gcc}
 	[ -z "${LLVM-}" ] || host=${HOSTCC:-$(llvm_clang)}
 	kvars=("ARCH=$1" "CROSS_COMPILE=$(cross_prefix "$1")")
 	[ -z "${LLVM-}" ] || kvars+=("LLVM=$LLVM")
 	kvars+=("CC=ccache $(target_cc "$1")" "HOSTCC=ccache $host")
+	if [ "$1" = x86_64 ] && [[ " $kcflags " != *" -mstringop-strategy="* ]] &&
+	   x86_rep8 "$(target_cc "$1")"; then
+		kcflags="${kcflags:+$kcflags }-mstringop-strategy=rep_8byte"
+	fi
+	[ -z "$kcflags" ] || kvars+=("KCFLAGS=$kcflags")
+}
+
+# x86_rep8 CC: whether CC takes -mstringop-strategy=rep_8byte (gcc does,
+# clang does not), remembered per compiler.  Every x86 kernel build gets
+# it (kbuild_vars): at -Os gcc expands block copies and sets inline as
+# 'rep movsb' or 'rep stosb', a memcpy() of unknown size among them, and
+# QEMU's TCG runs those a byte an iteration.  copy_mc_to_kernel() is such
+# a memcpy() on a CPU without ERMS (QEMU's EPYC model), and every COW copy
+# goes through it: a 1G hugetlb COW took 74 s in the guest, mm/gup_longterm
+# 332 s in all (42 s with the option, which copies eight bytes an
+# iteration).  gcc refuses it for 32-bit code: the x86 configs leave
+# IA32_EMULATION (the 32-bit vDSO) off.
+x86_rep8_cc='' x86_rep8_ok=''
+x86_rep8()
+{
+	if [ "$1" != "$x86_rep8_cc" ]; then
+		x86_rep8_cc=$1 x86_rep8_ok=0
+		# shellcheck disable=SC2086 # CC may carry options
+		! ${1#ccache } -mstringop-strategy=rep_8byte -E -x c /dev/null \
+			> /dev/null 2>&1 || x86_rep8_ok=1
+	fi
+	[ "$x86_rep8_ok" = 1 ]
 }
 
 # Environment for every kernel build: the shared ccache, and a fixed build
