@@ -33,18 +33,23 @@ guest_tools()
 # has none): XFS, which has large page cache folios in 6.12.  Made once;
 # every boot writes to a throwaway overlay (snapshot=on), so each group
 # starts from an empty one.  Two runs that start at once (ci/run's
-# benchmark beside its selftests) each make their own, and the last
-# rename wins.
+# benchmark beside its selftests) take turns: the second finds the disk.
 guest_disk()
 {
-	local tmp
+	local lock
 
 	disk=$KVMQ_WORK/xfs-disk.img
 	[ ! -f "$disk" ] || return 0
 	need_cmd mkfs.xfs xfsprogs
-	tmp=$disk.tmp.$$
-	{ truncate -s 1G "$tmp" && mkfs.xfs -q "$tmp" && mv "$tmp" "$disk"; } ||
-		{ rm -f "$tmp"; die "cannot make the XFS disk image $disk"; }
+	exec {lock}>> "$disk.lock"
+	flock "$lock"
+	if [ ! -f "$disk" ]; then
+		rm -f "$disk.tmp"
+		{ truncate -s 1G "$disk.tmp" && mkfs.xfs -q "$disk.tmp" &&
+		  mv "$disk.tmp" "$disk"; } ||
+			die "cannot make the XFS disk image $disk"
+	fi
+	exec {lock}>&-
 }
 
 # make_initramfs ROOT MODLIB: ROOT.cpio, from a tree made in ROOT: busybox,
