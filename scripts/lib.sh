@@ -235,7 +235,8 @@ check_compiler()
 # ARCH, CROSS_COMPILE (cross_prefix; always given, so that the
 # environment's cannot reach the host's own architecture's build), LLVM if
 # it is set, and CC and HOSTCC (target_cc; HOSTCC if it is set, else gcc
-# or, with LLVM, llvm_clang) through ccache.  The environment's CC would
+# or, with LLVM, llvm_clang) through ccache, and KCFLAGS: the
+# environment's, and on x86 x86_rep8's option.  The environment's CC would
 # not reach kbuild: its Makefile sets CC itself, and only the command line
 # overrides that.
 kbuild_vars()
