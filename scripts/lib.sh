@@ -256,7 +256,7 @@ kbuild_vars()
 }
 
 # x86_rep8 CC: whether CC takes -mstringop-strategy=rep_8byte (gcc does,
-# clang does not), remembered per compiler.  Every x86 kernel build gets
+# clang does not).  Every x86 kernel build gets
 # it (kbuild_vars): at -Os gcc expands block copies and sets inline as
 # 'rep movsb' or 'rep stosb', a memcpy() of unknown size among them, and
 # QEMU's TCG runs those a byte an iteration.  copy_mc_to_kernel() is such
@@ -265,16 +265,10 @@ kbuild_vars()
 # 332 s in all (42 s with the option, which copies eight bytes an
 # iteration).  gcc refuses it for 32-bit code: the x86 configs leave
 # IA32_EMULATION (the 32-bit vDSO) off.
-x86_rep8_cc='' x86_rep8_ok=''
 x86_rep8()
 {
-	if [ "$1" != "$x86_rep8_cc" ]; then
-		x86_rep8_cc=$1 x86_rep8_ok=0
-		# shellcheck disable=SC2086 # CC may carry options
-		! ${1#ccache } -mstringop-strategy=rep_8byte -E -x c /dev/null \
-			> /dev/null 2>&1 || x86_rep8_ok=1
-	fi
-	[ "$x86_rep8_ok" = 1 ]
+	# shellcheck disable=SC2086 # CC may carry options
+	${1#ccache } -mstringop-strategy=rep_8byte -E -x c /dev/null > /dev/null 2>&1
 }
 
 # Environment for every kernel build: the shared ccache, and a fixed build
